@@ -1,0 +1,28 @@
+"""Exceptions that seqcast raises for bad input and failed training."""
+
+
+class SeqcastError(ValueError):
+    """Invalid input or configuration.
+
+    The message is one line that names the offending value and says how to fix it.
+    The command line prints it without a traceback and exits with status 2.
+    """
+
+
+class TrainingDivergedError(SeqcastError):
+    """Training produced a loss that is NaN or infinite.
+
+    Attributes:
+        epoch: the first epoch (counted from 1) whose loss was not finite.
+        learning_rate: the learning rate in force during that epoch.
+    """
+
+    def __init__(self, epoch: int, learning_rate: float, model_index: int = 0):
+        self.epoch = epoch
+        self.learning_rate = learning_rate
+        self.model_index = model_index
+        super().__init__(
+            f"training diverged: the loss of model {model_index} became NaN or "
+            f"infinite at epoch {epoch} with learning rate {learning_rate:.3g}; "
+            "lower the learning rate (--learning-rate) or clip the data"
+        )
