@@ -81,14 +81,12 @@ def predict_windows(config: DenseConfig, params, values, starts, masks=None):
         float32 array of shape ``(M, N)``: model ``m``'s forecast of
         ``values[starts + window_size * stride]``.
     """
-    values = jnp.asarray(values, jnp.float32)
+    values = jax.device_put(np.asarray(values, np.float32))
     starts = np.asarray(starts, np.int32)
     parts = []
     for first in range(0, len(starts), _WINDOWS_PER_CALL):
         chunk = starts[first : first + _WINDOWS_PER_CALL]
-        parts.append(
-            np.asarray(_forecast_starts(config, params, masks, values, chunk))
-        )
+        parts.append(np.asarray(_forecast_starts(config, params, masks, values, chunk)))
     if not parts:
         return np.zeros((_stack_size(params), 0), np.float32)
     return np.concatenate(parts, axis=1)
@@ -127,7 +125,9 @@ def recursive_forecast(
             f"the series has {history.shape[1]} values but window_size "
             f"{window_size} needs at least {span} to forecast from"
         )
-    return np.asarray(_recursive(predict, history[:, -span:], steps, window_size, stride))
+    return np.asarray(
+        _recursive(predict, history[:, -span:], steps, window_size, stride)
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4))
@@ -253,7 +253,9 @@ class Forecaster:
         if self.params_ is None:
             raise SeqcastError("the forecaster is not trained yet; call fit() first")
 
-    def predict_steps(self, series=None, start: int | None = None, end=None) -> Forecast:
+    def predict_steps(
+        self, series=None, start: int | None = None, end=None
+    ) -> Forecast:
         """Forecast each step in ``[start, end)`` from the window just before it.
 
         Args:
@@ -276,7 +278,9 @@ class Forecaster:
                 f"forecast steps [{start}, {end}) must lie within [{offset}, {n}] "
                 f"for a series of {n} values and window_size {self.model.window_size}"
             )
-        starts = label_window_starts(self.model.window_size, start, end, self.model.stride)
+        starts = label_window_starts(
+            self.model.window_size, start, end, self.model.stride
+        )
         members = predict_windows(
             self.model, self.params_, series.values, starts, self.masks_
         )
@@ -302,20 +306,22 @@ class Forecaster:
 
         def predict_members(windows):
             if masks is None:
-                return jax.vmap(lambda p, w: module.apply(p, w[None])[0])(params, windows)
+                return jax.vmap(lambda p, w: module.apply(p, w[None])[0])(
+                    params, windows
+                )
             return jax.vmap(lambda p, w, m: module.apply(p, w[None], m)[0])(
                 params, windows, masks
             )
 
-        history = np.broadcast_to(
-            series.values, (self.executions, len(series))
-        )
+        history = np.broadcast_to(series.values, (self.executions, len(series)))
         members = recursive_forecast(
             predict_members, history, steps, self.model.window_size, self.model.stride
         )
         n = len(series)
         positions = np.arange(n, n + steps)
-        return Forecast(steps=positions, time=_future_time(series, steps), members=members)
+        return Forecast(
+            steps=positions, time=_future_time(series, steps), members=members
+        )
 
     def save(self, directory) -> None:
         """Save weights, configuration and history to ``directory``."""
@@ -341,7 +347,9 @@ class Forecaster:
             "training": self.training.to_dict(),
             "executions": self.executions,
             "seed": self.seed,
-            "learning_rate": float(schedule) if isinstance(schedule, (int, float)) else None,
+            "learning_rate": float(schedule)
+            if isinstance(schedule, (int, float))
+            else None,
         }
 
     @classmethod

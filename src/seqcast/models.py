@@ -118,7 +118,9 @@ class DenseNetwork(nn.Module):
             x = activate(dense(x))
             if masks is not None:
                 x = x * masks[layer]
-        output = nn.Dense(1, kernel_init=_KERNEL_INIT, bias_init=_BIAS_INIT, name="output")
+        output = nn.Dense(
+            1, kernel_init=_KERNEL_INIT, bias_init=_BIAS_INIT, name="output"
+        )
         return output(x)[..., 0]
 
 
@@ -147,7 +149,7 @@ def init_stack(
         raise SeqcastError("a model stack needs at least one seed")
     if widths is None:
         models = [init_params(config, seed) for seed in seeds]
-        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *models), None
+        return _stack_on_device(models), None
 
     widths = [tuple(int(u) for u in w) for w in widths]
     if len(widths) != len(seeds):
@@ -168,10 +170,10 @@ def init_stack(
     for seed, width in zip(seeds, widths, strict=True):
         narrow = dataclasses.replace(config, hidden=width)
         padded.append(_pad_params(init_params(narrow, seed), template))
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *padded)
+    params = _stack_on_device(padded)
     masks = tuple(
-        jnp.asarray(
-            [np.arange(units) < width[layer] for width in widths], jnp.float32
+        jax.device_put(
+            np.array([np.arange(units) < w[layer] for w in widths], np.float32)
         )
         for layer, units in enumerate(config.hidden)
     )
@@ -181,7 +183,8 @@ def init_stack(
 @functools.lru_cache(maxsize=64)
 def _param_shapes(config: DenseConfig):
     sample = jax.ShapeDtypeStruct((1, config.window_size), jnp.float32)
-    return jax.eval_shape(config.module().init, jax.random.PRNGKey(0), sample)
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    return jax.eval_shape(config.module().init, key, sample)
 
 
 def init_params(config: DenseConfig, seed: int):
@@ -199,16 +202,23 @@ def init_params(config: DenseConfig, seed: int):
             fan_in, fan_out = shape.shape
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             values = rng.uniform(-limit, limit, size=shape.shape)
-            return jnp.asarray(values, jnp.float32)
-        return jnp.zeros(shape.shape, jnp.float32)
+            return values.astype(np.float32)
+        return np.zeros(shape.shape, np.float32)
 
     return jax.tree_util.tree_map_with_path(draw, _param_shapes(config))
+
+
+def _stack_on_device(models):
+    """Stack NumPy parameter trees along a new model axis and move them to the
+    device in one transfer, which compiles nothing."""
+    stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *models)
+    return jax.device_put(stacked)
 
 
 def _pad_params(params, template):
     def pad(small, big):
         widths = [(0, b - s) for s, b in zip(small.shape, big.shape, strict=True)]
-        return jnp.pad(small, widths)
+        return np.pad(small, widths)
 
     return jax.tree.map(pad, params, template)
 

@@ -96,9 +96,7 @@ class OptimizerConfig:
                 f"learning_rate must be a positive number, got {self.learning_rate}"
             )
         if not 0 <= self.momentum < 1:
-            raise SeqcastError(
-                f"momentum must be in [0, 1), got {self.momentum}"
-            )
+            raise SeqcastError(f"momentum must be in [0, 1), got {self.momentum}")
         for field in ("beta_1", "beta_2"):
             value = getattr(self, field)
             if not 0 <= value < 1:
@@ -211,9 +209,9 @@ def init_state_stack(
     settings = {key: jnp.asarray(value) for key, value in hyperparameters.items()}
 
     def init_one(model_params, model_settings):
-        return factory(
-            learning_rate=jnp.float32(0.0), **model_settings
-        ).init(model_params)
+        return factory(learning_rate=jnp.float32(0.0), **model_settings).init(
+            model_params
+        )
 
     return jax.vmap(init_one)(params, settings)
 

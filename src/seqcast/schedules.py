@@ -199,8 +199,9 @@ def rate_table(
     bad = ~(np.isfinite(table) & (table > 0))
     if bad.any():
         model, epoch, step = np.argwhere(bad)[0]
+        rate = table[model, epoch, step]
         raise SeqcastError(
-            f"learning-rate schedule of model {model} gives {table[model, epoch, step]} "
-            f"at epoch {epoch + 1}, step {step + 1}; rates must be finite and positive"
+            f"the learning-rate schedule of model {model} gives {rate} at epoch "
+            f"{epoch + 1}, step {step + 1}, but rates must be finite and positive"
         )
     return table.astype(np.float32)

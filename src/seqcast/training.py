@@ -177,14 +177,35 @@ def _select(condition, new, old):
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "config", "optimizer", "nesterov", "loss", "huber_delta", "patience",
-        "min_delta", "has_validation",
+        "config",
+        "optimizer",
+        "nesterov",
+        "loss",
+        "huber_delta",
+        "patience",
+        "min_delta",
+        "has_validation",
     ),
 )
 def _train_chunk(
-    state, values, orders, weights, rates, epoch_ids, epoch_valid,
-    val_starts, masks, *, config, optimizer, nesterov, loss, huber_delta,
-    patience, min_delta, has_validation,
+    state,
+    values,
+    orders,
+    weights,
+    rates,
+    epoch_ids,
+    epoch_valid,
+    val_starts,
+    masks,
+    *,
+    config,
+    optimizer,
+    nesterov,
+    loss,
+    huber_delta,
+    patience,
+    min_delta,
+    has_validation,
 ):
     """Train every model of the stack for one chunk of epochs.
 
@@ -301,7 +322,9 @@ def epoch_orders(
         # the weights were initialised.
         rng = np.random.default_rng([int(seed), 0x5E9CA57])
         for epoch in range(epochs):
-            orders[model, epoch] = starts[shuffle_order(len(starts), shuffle_buffer, rng)]
+            orders[model, epoch] = starts[
+                shuffle_order(len(starts), shuffle_buffer, rng)
+            ]
     return orders
 
 
@@ -364,7 +387,7 @@ def train_stack(
         TrainingDivergedError: a loss turned NaN or infinite and
             ``training.on_divergence`` is ``"raise"``.
     """
-    values = jnp.asarray(values, dtype=jnp.float32)
+    values = jax.device_put(np.asarray(values, dtype=np.float32))
     train_starts = np.asarray(train_starts, dtype=np.int64)
     seeds = [int(s) for s in seeds]
     num_models = len(seeds)
@@ -380,7 +403,8 @@ def train_stack(
         _check_starts("validation", val_starts, config, len(values))
 
     configs = (
-        [optimizer] * num_models if isinstance(optimizer, OptimizerConfig)
+        [optimizer] * num_models
+        if isinstance(optimizer, OptimizerConfig)
         else list(optimizer)
     )
     settings = optimizers.stack_hyperparameters(configs, num_models)
@@ -395,10 +419,7 @@ def train_stack(
 
     if params is None:
         params, masks = init_stack(config, seeds, widths)
-    opt_state = optimizers.init_state_stack(
-        configs[0].name, params, settings, configs[0].nesterov
-    )
-    state = _initial_state(params, opt_state, num_models)
+    state = _initial_state(params, settings, configs[0].name, configs[0].nesterov)
 
     chunk = epochs_per_call or (max(1, math.ceil(epochs / 25)) if progress else epochs)
     chunk = min(chunk, epochs)
@@ -413,16 +434,25 @@ def train_stack(
         min_delta=float(training.min_delta),
         has_validation=has_validation,
     )
-    val_device = jnp.asarray(val_starts if has_validation else np.zeros(1, np.int64))
-    weights_device = jnp.asarray(weights)
+    val_device = jax.device_put(
+        val_starts.astype(np.int32) if has_validation else np.zeros(1, np.int32)
+    )
+    weights_device = jax.device_put(weights)
     for first in range(0, epochs, chunk):
-        epoch_ids = np.arange(first, first + chunk)
+        epoch_ids = np.arange(first, first + chunk, dtype=np.int32)
         valid = epoch_ids < epochs
         clipped = np.minimum(epoch_ids, epochs - 1)
         state, record = _train_chunk(
-            state, values, jnp.asarray(orders[:, clipped]), weights_device,
-            jnp.asarray(rates[:, clipped]), jnp.asarray(epoch_ids, jnp.int32),
-            jnp.asarray(valid), val_device, masks, **static,
+            state,
+            values,
+            jax.device_put(orders[:, clipped]),
+            weights_device,
+            jax.device_put(rates[:, clipped]),
+            jax.device_put(epoch_ids),
+            jax.device_put(valid),
+            val_device,
+            masks,
+            **static,
         )
         records.append(jax.tree.map(lambda r, v=valid: np.asarray(r)[:, v], record))
         if progress is not None:
@@ -448,10 +478,12 @@ def _check_starts(kind: str, starts: np.ndarray, config: DenseConfig, n: int) ->
         )
 
 
-def _initial_state(params, opt_state, num_models: int) -> _State:
+@functools.partial(jax.jit, static_argnames=("optimizer", "nesterov"))
+def _initial_state(params, settings, optimizer: str, nesterov: bool) -> _State:
+    num_models = jax.tree.leaves(params)[0].shape[0]
     return _State(
         params=params,
-        opt_state=opt_state,
+        opt_state=optimizers.init_state_stack(optimizer, params, settings, nesterov),
         best_params=params,
         best_score=jnp.full((num_models,), jnp.inf, jnp.float32),
         best_epoch=jnp.zeros((num_models,), jnp.int32),
@@ -463,11 +495,14 @@ def _initial_state(params, opt_state, num_models: int) -> _State:
 
 
 def _result(state, records, rates, masks, training, has_validation, epochs):
-    loss, val_loss, val_mae = (np.concatenate(parts, axis=1) for parts in zip(*records))
+    columns = zip(*records, strict=True)
+    loss, val_loss, val_mae = (np.concatenate(parts, axis=1) for parts in columns)
     missing = epochs - loss.shape[1]
     if missing:
         pad = np.full((loss.shape[0], missing), np.nan, np.float32)
-        loss, val_loss, val_mae = (np.concatenate([a, pad], 1) for a in (loss, val_loss, val_mae))
+        loss, val_loss, val_mae = (
+            np.concatenate([a, pad], 1) for a in (loss, val_loss, val_mae)
+        )
     history = {"loss": loss}
     if has_validation:
         history["val_loss"] = val_loss
