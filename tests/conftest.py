@@ -1,8 +1,16 @@
 """Fixtures shared by the test suite."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Commands started as processes by the tests keep compiled programs in a
+# temporary folder instead of the user's cache folder.
+os.environ.setdefault(
+    "SEQCAST_CACHE_DIR", tempfile.mkdtemp(prefix="seqcast-test-cache-")
+)
 
 # Real CSV series kept in a `shared/data` folder beside the repository checkout.
 # They are not part of the package, so tests that need them skip without them.

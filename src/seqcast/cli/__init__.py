@@ -9,7 +9,9 @@ whether it is a usage error found by Typer or a `SeqcastError` from the library.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -109,8 +111,31 @@ app = typer.Typer(
 )
 
 
+def _enable_compilation_cache() -> None:
+    """Keep compiled JAX programs on disk so that later runs skip compilation.
+
+    The folder is ``$SEQCAST_CACHE_DIR``, else ``$XDG_CACHE_HOME/seqcast/jax``,
+    else ``~/.cache/seqcast/jax``. An empty ``SEQCAST_CACHE_DIR`` turns the
+    cache off. JAX is imported here only when a command runs, not for --help.
+    """
+    folder = os.environ.get("SEQCAST_CACHE_DIR")
+    if folder == "":
+        return
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        folder = Path(base) / "seqcast" / "jax"
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    # seqcast's programs compile in about a second, below JAX's default
+    # threshold for caching, so cache every program.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def main() -> None:
     """Run the command line and turn a `SeqcastError` into one line on stderr."""
+    if not {"-h", "--help"} & set(sys.argv[1:]):
+        _enable_compilation_cache()
     try:
         app(prog_name="seqcast")
     except SeqcastError as error:
