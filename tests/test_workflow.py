@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import seqcast
-from seqcast import learning_rates, metrics, plots, workflow
+from seqcast import metrics, plots, workflow
 from seqcast.errors import SeqcastError
 from seqcast.forecasting import Forecaster
 from seqcast.models import DenseConfig
@@ -189,7 +189,7 @@ def test_auto_rate_takes_sweep_best(monkeypatch):
         calls.append(settings)
         return types.SimpleNamespace(best_rate=3e-6, rates=np.array([1e-6, 3e-6]))
 
-    monkeypatch.setattr(learning_rates, "exact_sweep", fake_sweep)
+    monkeypatch.setattr(workflow, "exact_sweep", fake_sweep)
     report = run(dataclasses.replace(QUICK, auto_learning_rate=True))
     assert report.learning_rate == 3e-6
     assert report.learning_rate_source == "exact sweep over 2 rates"
@@ -197,17 +197,11 @@ def test_auto_rate_takes_sweep_best(monkeypatch):
     assert calls[0]["split"] == 1000
 
 
-def test_auto_rate_without_sweep_is_an_error(monkeypatch):
-    monkeypatch.delattr(learning_rates, "exact_sweep")
-    with pytest.raises(SeqcastError, match="unavailable"):
-        run(dataclasses.replace(QUICK, auto_learning_rate=True))
-
-
 def test_auto_rate_all_diverged_is_an_error(monkeypatch):
     def fake_sweep(series, **settings):
         return types.SimpleNamespace(best_rate=None, rates=np.array([1.0, 2.0]))
 
-    monkeypatch.setattr(learning_rates, "exact_sweep", fake_sweep)
+    monkeypatch.setattr(workflow, "exact_sweep", fake_sweep)
     with pytest.raises(SeqcastError, match="diverged"):
         run(dataclasses.replace(QUICK, auto_learning_rate=True))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -22,6 +23,7 @@ from seqcast.data import Series, as_series
 from seqcast.errors import SeqcastError
 from seqcast.models import DenseConfig, apply_stack
 from seqcast.optimizers import OptimizerConfig
+from seqcast.scaling import SCALE_METHODS, Scaler
 from seqcast.training import TrainConfig, TrainResult, train_stack
 from seqcast.windows import label_window_starts
 
@@ -130,6 +132,26 @@ def recursive_forecast(
     )
 
 
+@functools.partial(jax.jit, static_argnames=("config", "steps"))
+def _recursive_stack(config: DenseConfig, params, masks, recent, steps: int):
+    """Recursive forecasts of every model of a stack from one shared history."""
+    module = config.module()
+
+    def predict_one(model_params, window, model_masks):
+        return module.apply(model_params, window[None], model_masks)[0]
+
+    def predict_members(windows):
+        if masks is None:
+            return jax.vmap(lambda p, w: predict_one(p, w, None))(params, windows)
+        return jax.vmap(predict_one)(params, windows, masks)
+
+    models = jax.tree.leaves(params)[0].shape[0]
+    history = jnp.broadcast_to(recent, (models, recent.shape[0]))
+    return _recursive(
+        predict_members, history, steps, config.window_size, config.stride
+    )
+
+
 @functools.partial(jax.jit, static_argnums=(0, 2, 3, 4))
 def _recursive(predict, recent, steps, window_size, stride):
     def step(recent, _):
@@ -161,6 +183,10 @@ class Forecaster:
         seed: the first execution's seed; execution ``i`` uses ``seed + i``.
         learning_rate: an optional schedule that overrides
             ``optimizer.learning_rate``.
+        scale: ``"none"``, ``"standard"`` or ``"minmax"``: scaling learned from
+            the training split. The network trains on scaled values, so the
+            loss history is in scaled units, while forecasts are returned in
+            the series' own units.
 
     Example:
         >>> from seqcast.data import synthetic_series
@@ -179,7 +205,12 @@ class Forecaster:
         executions: int = 1,
         seed: int = 0,
         learning_rate=None,
+        scale: str = "none",
     ):
+        if scale not in SCALE_METHODS:
+            raise SeqcastError(
+                f"unknown scaling {scale!r}; use one of {', '.join(SCALE_METHODS)}"
+            )
         if executions < 1:
             raise SeqcastError(f"executions must be at least 1, got {executions}")
         self.model = model
@@ -188,6 +219,8 @@ class Forecaster:
         self.executions = int(executions)
         self.seed = int(seed)
         self.learning_rate = learning_rate
+        self.scale = scale
+        self.scaler_ = Scaler()
         self.params_ = None
         self.masks_ = None
         self.result_: TrainResult | None = None
@@ -233,9 +266,10 @@ class Forecaster:
         val_starts = label_window_starts(
             self.model.window_size, split_at, n, self.model.stride
         )
+        self.scaler_ = Scaler.fit(series.values[:split_at], self.scale)
         self.result_ = train_stack(
             self.model,
-            series.values,
+            self.scaler_.transform(series.values),
             train_starts,
             seeds=self.seeds,
             optimizer=self.optimizer,
@@ -282,8 +316,13 @@ class Forecaster:
             self.model.window_size, start, end, self.model.stride
         )
         members = predict_windows(
-            self.model, self.params_, series.values, starts, self.masks_
+            self.model,
+            self.params_,
+            self.scaler_.transform(series.values),
+            starts,
+            self.masks_,
         )
+        members = self.scaler_.inverse_transform(members)
         steps = np.arange(start, end)
         time = series.time[start:end] if series.time is not None else steps
         return Forecast(steps=steps, time=time, members=members)
@@ -301,22 +340,19 @@ class Forecaster:
         """
         self._require_fit()
         series = self.series_ if series is None else as_series(series)
-        module = self.model.module()
-        params, masks = self.params_, self.masks_
-
-        def predict_members(windows):
-            if masks is None:
-                return jax.vmap(lambda p, w: module.apply(p, w[None])[0])(
-                    params, windows
-                )
-            return jax.vmap(lambda p, w, m: module.apply(p, w[None], m)[0])(
-                params, windows, masks
+        if steps < 1:
+            raise SeqcastError(f"steps must be at least 1, got {steps}")
+        span = (self.model.window_size - 1) * self.model.stride + 1
+        if len(series) < span:
+            raise SeqcastError(
+                f"the series has {len(series)} values but window_size "
+                f"{self.model.window_size} needs at least {span} to forecast from"
             )
-
-        history = np.broadcast_to(series.values, (self.executions, len(series)))
-        members = recursive_forecast(
-            predict_members, history, steps, self.model.window_size, self.model.stride
+        recent = self.scaler_.transform(series.values[-span:])
+        members = _recursive_stack(
+            self.model, self.params_, self.masks_, jax.device_put(recent), int(steps)
         )
+        members = self.scaler_.inverse_transform(members)
         n = len(series)
         positions = np.arange(n, n + steps)
         return Forecast(
@@ -347,6 +383,8 @@ class Forecaster:
             "training": self.training.to_dict(),
             "executions": self.executions,
             "seed": self.seed,
+            "scale": self.scale,
+            "scaler": self.scaler_.to_dict(),
             "learning_rate": float(schedule)
             if isinstance(schedule, (int, float))
             else None,
@@ -371,6 +409,9 @@ class Forecaster:
             seed=config["seed"],
             learning_rate=config.get("learning_rate"),
         )
+        scaler = Scaler(**config.get("scaler", {}))
+        forecaster.scale = scaler.method
+        forecaster.scaler_ = scaler
         forecaster.params_ = jax.tree.map(jnp.asarray, params)
         return forecaster
 
@@ -381,6 +422,9 @@ def _future_time(series: Series, steps: int):
         return np.arange(n, n + steps)
     time = series.time
     if isinstance(time, pd.DatetimeIndex) and len(time) >= 3:
-        frequency = pd.infer_freq(time[-3:]) or (time[-1] - time[-2])
+        with warnings.catch_warnings():
+            # pandas warns about the spelling of some inferred frequency codes.
+            warnings.simplefilter("ignore")
+            frequency = pd.infer_freq(time[-3:]) or (time[-1] - time[-2])
         return pd.date_range(time[-1], periods=steps + 1, freq=frequency)[1:]
     return np.arange(n, n + steps)

@@ -9,7 +9,6 @@ baselines over the same steps and scores them all with the same metrics.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import os
 import shutil
@@ -26,10 +25,12 @@ from seqcast.data import Series, load_csv, synthetic_series
 from seqcast.errors import SeqcastError
 from seqcast.files import write_json
 from seqcast.forecasting import Forecaster
+from seqcast.learning_rates import exact_sweep
 from seqcast.metrics import evaluate
 from seqcast.models import DenseConfig
 from seqcast.optimizers import OptimizerConfig
 from seqcast.plots import plot_forecast, plot_history
+from seqcast.scaling import SCALE_METHODS, Scaler
 from seqcast.training import TrainConfig
 
 __all__ = [
@@ -113,6 +114,9 @@ class RunConfig:
             split. The sweep ranks rates by validation MAE, so the network's
             validation figures are then optimistic.
         out_dir: the folder that `write_outputs` fills.
+        scale: scaling of the series learned from the training split:
+            `"none"` (the reference), `"standard"` or `"minmax"`. Forecasts and
+            metrics are in the series' own units either way.
     """
 
     data: DataConfig = DataConfig()
@@ -123,8 +127,14 @@ class RunConfig:
     seed: int = 0
     auto_learning_rate: bool = False
     out_dir: Path = Path("seqcast-out")
+    scale: str = "none"
 
     def __post_init__(self) -> None:
+        if self.scale not in SCALE_METHODS:
+            raise SeqcastError(
+                f"unknown scaling {self.scale!r}; use one of "
+                f"{', '.join(SCALE_METHODS)}"
+            )
         if self.executions < 1:
             raise SeqcastError(
                 f"executions must be at least 1, got {self.executions}"
@@ -327,6 +337,7 @@ def run(
         config.training,
         executions=config.executions,
         seed=config.seed,
+        scale=config.scale,
     )
     forecaster.fit(series, split, progress=progress)
     network = forecaster.predict_steps(series, start=split)
@@ -396,20 +407,11 @@ def _choose_learning_rate(
     """Return the optimizer to train with and how its learning rate was chosen."""
     if not config.auto_learning_rate:
         return config.optimizer, "given"
-    try:
-        learning_rates = importlib.import_module("seqcast.learning_rates")
-    except ModuleNotFoundError as error:
-        if error.name != "seqcast.learning_rates":
-            raise
-        learning_rates = None
-    exact_sweep = getattr(learning_rates, "exact_sweep", None)
-    if exact_sweep is None:
-        raise SeqcastError(
-            "--learning-rate auto is unavailable because this installation of "
-            "seqcast has no exact learning-rate sweep; give a rate such as 1e-6"
-        )
+    # Ranking rates by validation MAE gives the same order in scaled units.
+    scaler = Scaler.fit(series.values[:split], config.scale)
+    scaled = Series(scaler.transform(series.values), series.time, series.name)
     sweep = exact_sweep(
-        series,
+        scaled,
         split=split,
         model=config.model,
         optimizer=config.optimizer,

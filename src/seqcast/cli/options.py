@@ -239,6 +239,19 @@ LossOption = Annotated[
         rich_help_panel=MODEL_PANEL,
     ),
 ]
+ScaleOption = Annotated[
+    Literal["none", "standard", "minmax"],
+    typer.Option(
+        "--scale",
+        help=(
+            "Scale the series before training, with statistics of the training "
+            "split: standard (mean 0, std 1) or minmax (0 to 1). Forecasts and "
+            "metrics stay in the series' units. Values far from 0, such as CO2 "
+            "near 330 ppm, need it."
+        ),
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
 PatienceOption = Annotated[
     int | None,
     typer.Option(

@@ -31,6 +31,7 @@ from seqcast.cli.options import (
     OptimizerOption,
     OutOption,
     PatienceOption,
+    ScaleOption,
     SeasonOption,
     SeedOption,
     ShuffleBufferOption,
@@ -72,6 +73,7 @@ def run_command(
     shuffle_buffer: ShuffleBufferOption = TrainConfig.shuffle_buffer,
     loss: LossOption = TrainConfig.loss,
     patience: PatienceOption = None,
+    scale: ScaleOption = "none",
     seed: SeedOption = 0,
     executions: ExecutionsOption = 1,
     out: OutOption = RunConfig.out_dir,
@@ -108,6 +110,7 @@ def run_command(
         seed=seed,
         auto_learning_rate=rate is None,
         out_dir=out,
+        scale=scale,
     )
     with progress_bar("training", enabled=not json_output) as progress:
         report = workflow.run(config, progress)
