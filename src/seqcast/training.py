@@ -196,6 +196,7 @@ def _train_chunk(
     epoch_ids,
     epoch_valid,
     val_starts,
+    val_weights,
     masks,
     *,
     config,
@@ -211,7 +212,8 @@ def _train_chunk(
 
     Shapes: ``orders`` (M, K, B, batch) window starts, ``weights`` (B, batch)
     with 0 on padding, ``rates`` (M, K, B), ``epoch_ids`` and ``epoch_valid``
-    (K,). Epochs whose ``epoch_valid`` is false change nothing; they pad the last
+    (K,), ``val_starts`` and ``val_weights`` (chunks, windows per chunk). Epochs
+    whose ``epoch_valid`` is false change nothing; they pad the last
     chunk so that every chunk has one shape and the program compiles once.
     """
     module = config.module()
@@ -220,9 +222,26 @@ def _train_chunk(
     offsets = jnp.arange(config.window_size + 1) * config.stride
     batch_counts = weights.sum(axis=1)
 
-    if has_validation:
-        val_windows = values[val_starts[:, None] + offsets]
-        val_x, val_y = val_windows[:, :-1], val_windows[:, -1]
+    def validate(params, masks):
+        """Return the validation loss and MAE, gathering one chunk at a time."""
+
+        def add_chunk(totals, chunk):
+            starts, chunk_weights = chunk
+            windows = values[starts[:, None] + offsets]
+            pred = module.apply(params, windows[:, :-1], masks)
+            errors = pointwise(pred, windows[:, -1])
+            absolute = jnp.abs(pred - windows[:, -1])
+            return (
+                totals[0] + jnp.sum(errors * chunk_weights),
+                totals[1] + jnp.sum(absolute * chunk_weights),
+            ), None
+
+        zero = jnp.float32(0.0)
+        (loss_sum, abs_sum), _ = jax.lax.scan(
+            add_chunk, (zero, zero), (val_starts, val_weights)
+        )
+        count = jnp.sum(val_weights)
+        return loss_sum / count, abs_sum / count
 
     def train_model(state, orders, rates, masks):
         def run_epoch(state, inputs):
@@ -250,9 +269,7 @@ def _train_chunk(
             )
             epoch_loss = jnp.sum(batch_losses * batch_counts) / jnp.sum(batch_counts)
             if has_validation:
-                val_pred = module.apply(params, val_x, masks)
-                val_loss = jnp.mean(pointwise(val_pred, val_y))
-                val_mae = jnp.mean(jnp.abs(val_pred - val_y))
+                val_loss, val_mae = validate(params, masks)
                 monitored = val_loss
             else:
                 val_loss = val_mae = jnp.float32(jnp.nan)
@@ -315,25 +332,64 @@ def epoch_orders(
     Returns:
         int32 array of shape ``(len(seeds), epochs, N)``.
     """
-    starts = np.asarray(starts, dtype=np.int64)
-    orders = np.empty((len(seeds), epochs, len(starts)), dtype=np.int32)
-    for model, seed in enumerate(seeds):
+    return _OrderStream(starts, shuffle_buffer, seeds).next_epochs(epochs)
+
+
+# The largest number of window indices drawn for one compiled call: 2**25
+# int32 values take 128 MiB.
+_MAX_ORDER_ENTRIES = 2**25
+
+# Validation windows gathered at once per model.
+_VALIDATION_CHUNK = 4096
+
+
+class _OrderStream:
+    """Each model's shuffled window orders, drawn epoch after epoch."""
+
+    def __init__(self, starts, shuffle_buffer: int, seeds: Sequence[int]):
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.shuffle_buffer = shuffle_buffer
         # Shuffling draws from its own stream so that it does not depend on how
         # the weights were initialised.
-        rng = np.random.default_rng([int(seed), 0x5E9CA57])
-        for epoch in range(epochs):
-            orders[model, epoch] = starts[
-                shuffle_order(len(starts), shuffle_buffer, rng)
-            ]
-    return orders
+        self.rngs = [np.random.default_rng([int(s), 0x5E9CA57]) for s in seeds]
+
+    def next_epochs(self, epochs: int) -> np.ndarray:
+        """Return the orders of the next ``epochs`` epochs, (models, epochs, N)."""
+        n = len(self.starts)
+        orders = np.empty((len(self.rngs), epochs, n), dtype=np.int32)
+        for model, rng in enumerate(self.rngs):
+            for epoch in range(epochs):
+                order = shuffle_order(n, self.shuffle_buffer, rng)
+                orders[model, epoch] = self.starts[order]
+        return orders
 
 
-def _batch_layout(orders: np.ndarray, batch_size: int):
-    """Pad the window orders to whole batches and return them with the weights."""
-    models, epochs, windows = orders.shape
+def _validation_layout(val_starts):
+    """Split validation starts into equal chunks, padding with zero weight."""
+    if val_starts is None:
+        return np.zeros((1, 1), np.int32), np.zeros((1, 1), np.float32)
+    count = len(val_starts)
+    size = min(count, _VALIDATION_CHUNK)
+    chunks = math.ceil(count / size)
+    starts = np.full(chunks * size, val_starts[0], dtype=np.int32)
+    starts[:count] = val_starts
+    weights = np.zeros(chunks * size, dtype=np.float32)
+    weights[:count] = 1.0
+    return starts.reshape(chunks, size), weights.reshape(chunks, size)
+
+
+def _batch_layout(orders: np.ndarray, batch_size: int, epochs: int | None = None):
+    """Pad the window orders to whole batches and return them with the weights.
+
+    With ``epochs`` larger than the orders have, the extra epochs repeat the
+    last one; they pad a chunk whose extra epochs the trainer skips.
+    """
+    models, drawn, windows = orders.shape
+    epochs = drawn if epochs is None else epochs
     batches = math.ceil(windows / batch_size)
     padded = np.zeros((models, epochs, batches * batch_size), dtype=np.int32)
-    padded[..., :windows] = orders
+    padded[:, :drawn, :windows] = orders
+    padded[:, drawn:, :windows] = orders[:, -1:]
     padded[..., windows:] = orders[..., :1]
     weights = np.zeros(batches * batch_size, dtype=np.float32)
     weights[:windows] = 1.0
@@ -412,9 +468,8 @@ def train_stack(
         learning_rate = [c.learning_rate for c in configs]
 
     epochs = training.epochs
-    orders = epoch_orders(train_starts, training.shuffle_buffer, seeds, epochs)
-    orders, weights = _batch_layout(orders, training.batch_size)
-    steps_per_epoch = weights.shape[0]
+    orders = _OrderStream(train_starts, training.shuffle_buffer, seeds)
+    steps_per_epoch = math.ceil(len(train_starts) / training.batch_size)
     rates = schedules.rate_table(learning_rate, num_models, epochs, steps_per_epoch)
 
     if params is None:
@@ -422,7 +477,10 @@ def train_stack(
     state = _initial_state(params, settings, configs[0].name, configs[0].nesterov)
 
     chunk = epochs_per_call or (max(1, math.ceil(epochs / 25)) if progress else epochs)
-    chunk = min(chunk, epochs)
+    # Window orders for a chunk take models * epochs * windows integers, so a
+    # long series trains in chunks of fewer epochs.
+    per_epoch = num_models * steps_per_epoch * training.batch_size
+    chunk = max(1, min(chunk, epochs, _MAX_ORDER_ENTRIES // per_epoch))
     records = []
     static = dict(
         config=config,
@@ -434,23 +492,24 @@ def train_stack(
         min_delta=float(training.min_delta),
         has_validation=has_validation,
     )
-    val_device = jax.device_put(
-        val_starts.astype(np.int32) if has_validation else np.zeros(1, np.int32)
-    )
-    weights_device = jax.device_put(weights)
+    val_layout = _validation_layout(val_starts if has_validation else None)
+    val_device = tuple(jax.device_put(part) for part in val_layout)
     for first in range(0, epochs, chunk):
         epoch_ids = np.arange(first, first + chunk, dtype=np.int32)
         valid = epoch_ids < epochs
         clipped = np.minimum(epoch_ids, epochs - 1)
+        chunk_orders, weights = _batch_layout(
+            orders.next_epochs(int(valid.sum())), training.batch_size, chunk
+        )
         state, record = _train_chunk(
             state,
             values,
-            jax.device_put(orders[:, clipped]),
-            weights_device,
+            jax.device_put(chunk_orders),
+            jax.device_put(weights),
             jax.device_put(rates[:, clipped]),
             jax.device_put(epoch_ids),
             jax.device_put(valid),
-            val_device,
+            *val_device,
             masks,
             **static,
         )
