@@ -209,7 +209,7 @@ class Forecaster:
     ):
         if scale not in SCALE_METHODS:
             raise SeqcastError(
-                f"unknown scaling {scale!r}; use one of {', '.join(SCALE_METHODS)}"
+                f"unknown scaling {scale!r}, so use one of {', '.join(SCALE_METHODS)}"
             )
         if executions < 1:
             raise SeqcastError(f"executions must be at least 1, got {executions}")
@@ -256,7 +256,7 @@ class Forecaster:
         if split_at < span:
             raise SeqcastError(
                 f"the training part has {split_at} values but window_size "
-                f"{self.model.window_size} needs at least {span}; use a longer "
+                f"{self.model.window_size} needs at least {span}, so use a longer "
                 "series, a later split or a smaller --window-size"
             )
         offset = self.model.window_size * self.model.stride
@@ -285,7 +285,7 @@ class Forecaster:
 
     def _require_fit(self) -> None:
         if self.params_ is None:
-            raise SeqcastError("the forecaster is not trained yet; call fit() first")
+            raise SeqcastError("the forecaster is not trained yet, so call fit() first")
 
     def predict_steps(
         self, series=None, start: int | None = None, end=None

@@ -73,7 +73,7 @@ class DenseConfig:
                 )
         if self.activation not in ACTIVATIONS:
             raise SeqcastError(
-                f"unknown activation {self.activation!r}; use one of "
+                f"unknown activation {self.activation!r}, so use one of "
                 f"{', '.join(ACTIVATIONS)}"
             )
 
@@ -163,7 +163,7 @@ def init_stack(
         ):
             raise SeqcastError(
                 f"hidden widths {width} do not fit inside the padded widths "
-                f"{config.hidden}; each layer needs 1 to the padded size"
+                f"{config.hidden}, because each layer needs 1 to the padded size"
             )
     template = _param_shapes(config)
     padded = []
@@ -190,7 +190,7 @@ def _param_shapes(config: DenseConfig):
 def init_params(config: DenseConfig, seed: int):
     """Initialise one model as Keras does: Glorot-uniform kernels, zero biases.
 
-    The layer shapes come from the Flax module; the values are drawn with
+    The layer shapes come from the Flax module. The values are drawn with
     NumPy's generator seeded with ``seed``, which needs no compilation.
     Each kernel of shape ``(fan_in, fan_out)`` is uniform in
     ``[-limit, limit]`` with ``limit = sqrt(6 / (fan_in + fan_out))``.

@@ -88,7 +88,7 @@ class OptimizerConfig:
     def __post_init__(self):
         if self.name not in OPTIMIZER_NAMES:
             raise SeqcastError(
-                f"unknown optimizer {self.name!r}; use one of "
+                f"unknown optimizer {self.name!r}, so use one of "
                 f"{', '.join(OPTIMIZER_NAMES)}"
             )
         if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -126,7 +126,7 @@ def hyperparameter_names(name: str) -> tuple[str, ...]:
     if name == "adamw":
         return ("beta_1", "beta_2", "epsilon", "weight_decay")
     raise SeqcastError(
-        f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZER_NAMES)}"
+        f"unknown optimizer {name!r}, so use one of {', '.join(OPTIMIZER_NAMES)}"
     )
 
 
@@ -146,7 +146,7 @@ def make_optimizer(name: str, nesterov: bool = False):
     if name == "adamw":
         return optax.inject_hyperparams(_adamw)
     raise SeqcastError(
-        f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZER_NAMES)}"
+        f"unknown optimizer {name!r}, so use one of {', '.join(OPTIMIZER_NAMES)}"
     )
 
 

@@ -43,7 +43,7 @@ class Scaler:
         """Fit ``method`` on ``values``, the training part of a series."""
         if method not in SCALE_METHODS:
             raise SeqcastError(
-                f"unknown scaling {method!r}; use one of {', '.join(SCALE_METHODS)}"
+                f"unknown scaling {method!r}, so use one of {', '.join(SCALE_METHODS)}"
             )
         values = np.asarray(values, np.float64)
         if method == "none":
@@ -55,7 +55,7 @@ class Scaler:
         if not scale > 0:
             raise SeqcastError(
                 f"cannot scale with {method!r} because the training values are "
-                "constant; use --scale none"
+                "constant, so use --scale none"
             )
         return cls(method, float(center), float(scale))
 

@@ -75,7 +75,7 @@ class TrainConfig:
                 )
         if self.loss not in LOSS_NAMES:
             raise SeqcastError(
-                f"unknown loss {self.loss!r}; use one of {', '.join(LOSS_NAMES)}"
+                f"unknown loss {self.loss!r}, so use one of {', '.join(LOSS_NAMES)}"
             )
         if self.huber_delta <= 0:
             raise SeqcastError(f"huber_delta must be positive, got {self.huber_delta}")
@@ -135,7 +135,7 @@ class TrainResult:
         """
         if metric not in self.history:
             raise SeqcastError(
-                f"no history for {metric!r}; available: {', '.join(self.history)}"
+                f"no history for {metric!r}, only for {', '.join(self.history)}"
             )
         values = self.history[metric]
         finite = np.where(np.isfinite(values), values, np.inf)
@@ -213,7 +213,7 @@ def _train_chunk(
     Shapes: ``orders`` (M, K, B, batch) window starts, ``weights`` (B, batch)
     with 0 on padding, ``rates`` (M, K, B), ``epoch_ids`` and ``epoch_valid``
     (K,), ``val_starts`` and ``val_weights`` (chunks, windows per chunk). Epochs
-    whose ``epoch_valid`` is false change nothing; they pad the last
+    whose ``epoch_valid`` is false change nothing. They pad the last
     chunk so that every chunk has one shape and the program compiles once.
     """
     module = config.module()
@@ -382,7 +382,7 @@ def _batch_layout(orders: np.ndarray, batch_size: int, epochs: int | None = None
     """Pad the window orders to whole batches and return them with the weights.
 
     With ``epochs`` larger than the orders have, the extra epochs repeat the
-    last one; they pad a chunk whose extra epochs the trainer skips.
+    last one. They pad a chunk whose extra epochs the trainer skips.
     """
     models, drawn, windows = orders.shape
     epochs = drawn if epochs is None else epochs
@@ -449,7 +449,7 @@ def train_stack(
     num_models = len(seeds)
     if len(train_starts) == 0:
         raise SeqcastError(
-            "there are no training windows; use a longer training split or a "
+            "there are no training windows, so use a longer training split or a "
             "smaller window_size"
         )
     _check_starts("training", train_starts, config, len(values))
