@@ -24,7 +24,7 @@ from seqcast.search import (
     train_trials,
 )
 from seqcast.search.settings import check_space
-from seqcast.search.trials import train_plan
+from seqcast.search.trials import model_memory_bytes, train_plan
 from seqcast.training import TrainConfig
 
 TINY = TrialSettings(
@@ -94,6 +94,22 @@ def test_plan_groups_widths_into_one_stack():
     assert plans[0].widths == [(2, 4), (2, 4), (4, 4), (4, 4), (3, 4), (3, 4)]
 
 
+def test_plan_splits_group_to_fit_memory():
+    settings = [build_settings({"units": u}, TINY) for u in (2, 4, 3, 4, 2)]
+    per_trial = 2 * model_memory_bytes(settings[1].model, settings[1].training)
+    plans = plan_stacks(settings, executions=2, memory_bytes=2 * per_trial)
+    assert [plan.trials for plan in plans] == [[0, 1], [2, 3], [4]]
+    assert all(len(plan.seeds) <= 4 for plan in plans)
+
+
+def test_model_memory_counts_parameters_and_windows():
+    model = DenseConfig(window_size=20, hidden=(10, 10))
+    training = TrainConfig(batch_size=32)
+    parameters = 20 * 10 + 10 + 10 * 10 + 10 + 10 * 1 + 1
+    windows = (32 + 4096) * (21 + 3 * 20)
+    assert model_memory_bytes(model, training) == 4 * (5 * parameters + windows)
+
+
 def test_plan_splits_by_activation():
     settings = [build_settings({"activation": a}, TINY) for a in ("relu", "tanh")]
     assert [plan.trials for plan in plan_stacks(settings, 1)] == [[0], [1]]
@@ -122,9 +138,7 @@ def test_masked_model_trains_like_narrow_model(data):
     alone = train_trials([narrow], data, executions=2, seed=3)[0]
     mixed = train_trials([wide, narrow], data, executions=2, seed=3)[1]
     # Padded units carry exact zeros, so only float summation order differs.
-    np.testing.assert_allclose(
-        mixed.history["loss"], alone.history["loss"], rtol=1e-4
-    )
+    np.testing.assert_allclose(mixed.history["loss"], alone.history["loss"], rtol=1e-4)
     np.testing.assert_allclose(
         mixed.execution_scores, alone.execution_scores, rtol=1e-4
     )

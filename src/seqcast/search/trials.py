@@ -130,19 +130,49 @@ class StackPlan:
     widths: list[tuple[int, ...]] | None
 
 
+# Working memory that one stack may take while it trains. A larger group of
+# trials is split into several stacks, trained one after the other.
+STACK_MEMORY_BYTES = 2 * 2**30
+
+# Validation windows the trainer gathers at once per model.
+_VALIDATION_WINDOWS = 4096
+
+
+def model_memory_bytes(model: DenseConfig, training: TrainConfig) -> int:
+    """Estimate the working memory of one model of a stack, in bytes.
+
+    It counts five copies of the parameters (weights, best weights, optimizer
+    moments and gradients), and the windows and activations of one batch and
+    of one validation chunk, all float32. The estimate omits XLA's temporary
+    buffers, so treat it as a lower bound.
+    """
+    widths = (model.window_size, *model.hidden, 1)
+    parameters = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    per_window = model.span + 3 * sum(model.hidden)
+    rows = training.batch_size + _VALIDATION_WINDOWS
+    return 4 * (5 * parameters + rows * per_window)
+
+
 def plan_stacks(
-    settings: Sequence[TrialSettings], executions: int, seed: int = 0
+    settings: Sequence[TrialSettings],
+    executions: int,
+    seed: int = 0,
+    memory_bytes: int = STACK_MEMORY_BYTES,
 ) -> list[StackPlan]:
     """Group trials into model stacks, one per :func:`stack_key`.
 
     Model ``i * executions + j`` of a stack is execution ``j`` of the stack's
-    ``i``-th trial, with seed ``seed + j``.
+    ``i``-th trial, with seed ``seed + j``. A group whose models would need more
+    than ``memory_bytes`` by :func:`model_memory_bytes` is split into several
+    stacks, each of as many trials as fit.
     """
     groups: dict[tuple, list[int]] = {}
     for index, trial in enumerate(settings):
         groups.setdefault(stack_key(trial), []).append(index)
     plans = []
-    for indices in groups.values():
+    for indices in _split_for_memory(
+        groups.values(), settings, executions, memory_bytes
+    ):
         members = [settings[i] for i in indices]
         hidden = [m.model.hidden for m in members]
         padded = tuple(max(layer) for layer in zip(*hidden, strict=True))
@@ -160,6 +190,17 @@ def plan_stacks(
             )
         )
     return plans
+
+
+def _split_for_memory(groups, settings, executions: int, memory_bytes: int):
+    for indices in groups:
+        widest = max(indices, key=lambda i: sum(settings[i].model.hidden))
+        per_trial = executions * model_memory_bytes(
+            settings[widest].model, settings[widest].training
+        )
+        size = max(1, memory_bytes // per_trial)
+        for first in range(0, len(indices), size):
+            yield indices[first : first + size]
 
 
 def train_plan(
@@ -360,11 +401,11 @@ def train_trials(
     for plan in plans:
         report = None
         if progress is not None:
+
             def report(epochs_done, _epochs, before=done):
                 progress(before + epochs_done, total)
-        result = train_plan(
-            plan, data, validate=objective != "loss", progress=report
-        )
+
+        result = train_plan(plan, data, validate=objective != "loss", progress=report)
         for index, outcome in zip(
             plan.trials, score_stack(plan, result, data, objective), strict=True
         ):
