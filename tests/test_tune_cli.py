@@ -140,7 +140,7 @@ def _complete(study):
     return [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
 
 
-def _poll(directory, condition, seconds=60):
+def _poll(directory, condition, seconds=240):
     """Poll the study in ``directory`` until ``condition(trials)`` holds."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -173,15 +173,17 @@ def test_killed_search_resumes_without_losing_trials(
     options = [*space, "--batch-trials", "1", "--epochs", "300", "--max-trials", "4"]
     project = tmp_path / "default"
     process = _spawn(csv, tmp_path, compile_cache, *options)
-    trials = _poll(project, _kill_point)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        _poll(project, _kill_point)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     trials = load_study(project).get_trials()
     finished = {t.number: t.value for t in trials if t.state == TrialState.COMPLETE}
     killed = [t.number for t in trials if t.state == TrialState.RUNNING]
 
     resumed = _spawn(csv, tmp_path, compile_cache, *options)
-    out, err = resumed.communicate(timeout=120)
+    out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()
     study = load_study(project)
     after = {t.number: t.value for t in _complete(study)}
