@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from seqcast.data import Series, synthetic_series
+from seqcast.errors import SeqcastError
 from seqcast.forecasting import Forecaster, predict_windows, recursive_forecast
 from seqcast.metrics import mae
 from seqcast.models import DenseConfig, init_stack
@@ -114,3 +115,33 @@ def test_forecast_mean_of_members(executions):
     np.testing.assert_allclose(
         forecast.mean, forecast.members.mean(axis=0), rtol=1e-6
     )
+
+
+def test_loaded_forecaster_continues_saved_series(tmp_path):
+    series = synthetic_series()
+    forecaster = Forecaster(training=TrainConfig(epochs=2)).fit(series, split=1000)
+    forecaster.save(tmp_path / "model")
+    loaded = Forecaster.load(tmp_path / "model")
+    np.testing.assert_allclose(
+        loaded.predict(3).mean, forecaster.predict(3).mean, rtol=1e-6
+    )
+    np.testing.assert_array_equal(loaded.series_.values, series.values)
+
+
+def test_loaded_forecaster_without_series_needs_one(tmp_path):
+    series = synthetic_series()
+    forecaster = Forecaster(training=TrainConfig(epochs=1)).fit(series, split=1000)
+    forecaster.save(tmp_path / "model")
+    (tmp_path / "model" / "series.npz").unlink()
+    loaded = Forecaster.load(tmp_path / "model")
+    with pytest.raises(SeqcastError, match="pass series="):
+        loaded.predict(3)
+    assert loaded.predict(3, series).mean.shape == (3,)
+
+
+def test_saved_weights_readable_like_other_files(tmp_path):
+    series = synthetic_series()
+    Forecaster(training=TrainConfig(epochs=1)).fit(series, 1000).save(tmp_path / "m")
+    folder = tmp_path / "m"
+    modes = {path.name: path.stat().st_mode & 0o777 for path in folder.iterdir()}
+    assert modes["weights.safetensors"] == modes["config.json"]

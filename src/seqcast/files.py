@@ -35,9 +35,12 @@ from seqcast.errors import SeqcastError
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
+SERIES_FILE = "series.npz"
 WEIGHTS_FILES = {"safetensors": "weights.safetensors", "npz": "weights.npz"}
 
-_MODEL_FILES = frozenset({CONFIG_FILE, HISTORY_FILE, *WEIGHTS_FILES.values()})
+_MODEL_FILES = frozenset(
+    {CONFIG_FILE, HISTORY_FILE, SERIES_FILE, *WEIGHTS_FILES.values()}
+)
 # Both weight formats store these dtypes and read them back with plain numpy.
 _SUPPORTED_DTYPES = frozenset(
     np.dtype(name)
@@ -323,6 +326,7 @@ def save_model(
     config: Mapping[str, Any],
     *,
     history: Mapping[str, Any] | None = None,
+    series: Mapping[str, np.ndarray] | None = None,
     weights_format: str = "safetensors",
 ) -> Path:
     """Save a parameter tree, its configuration and its history to a folder.
@@ -343,6 +347,9 @@ def save_model(
         history: optional JSON-serializable training history, such as
             ``{"loss": array of shape (models, epochs)}``, stored in
             ``history.json`` with NaN written as ``null``.
+        series: optional named arrays of the series the model was fitted on,
+            such as ``{"values": ..., "time_ns": ...}``, stored in
+            ``series.npz`` and read back with :func:`load_series_arrays`.
         weights_format: ``"safetensors"`` or ``"npz"``.
 
     Returns:
@@ -392,9 +399,15 @@ def save_model(
         else:
             _write_npz(built / weights_file, flat)
         write_json(built / CONFIG_FILE, config_value)
+        if series is not None:
+            _write_npz(
+                built / SERIES_FILE, {k: np.asarray(v) for k, v in series.items()}
+            )
         if history_value is not None:
             write_json(built / HISTORY_FILE, history_value)
         for entry in built.iterdir():
+            # safetensors creates its file with mode 0600; match the other files.
+            os.chmod(entry, _NEW_FILE_MODE)
             _fsync_file(entry)
         os.chmod(built, _NEW_FOLDER_MODE)
         _swap_into_place(built, target)
@@ -439,14 +452,14 @@ def load_model(directory: str | os.PathLike[str]) -> tuple[dict, dict]:
     folder = Path(directory)
     if not folder.is_dir():
         raise SeqcastError(
-            f"model folder {folder} not found; check the path or save a model there "
-            "with save_model"
+            f"model folder {folder} not found; check the path, or save a model "
+            "there with seqcast run or Forecaster.save"
         )
     config_path = folder / CONFIG_FILE
     if not config_path.is_file():
         raise SeqcastError(
-            f"{config_path} not found; {folder} is not a saved seqcast model, so "
-            "pass the folder that save_model wrote"
+            f"{config_path} not found because {folder} is not a saved seqcast "
+            "model; pass the model/ folder that seqcast run or Forecaster.save wrote"
         )
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -479,3 +492,17 @@ def load_model(directory: str | os.PathLike[str]) -> tuple[dict, dict]:
         )
     params = _unflatten_params(_read_weights(weights_path), weights_path)
     return params, config
+
+
+def load_series_arrays(directory: str | os.PathLike[str]) -> dict | None:
+    """Return the series arrays saved with a model, or ``None`` if there are none."""
+    path = Path(directory) / SERIES_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise SeqcastError(
+            f"failed to read {path}: {e}, so save the model again"
+        ) from e

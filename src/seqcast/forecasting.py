@@ -287,6 +287,16 @@ class Forecaster:
         if self.params_ is None:
             raise SeqcastError("the forecaster is not trained yet, so call fit() first")
 
+    def _series_or(self, series) -> Series:
+        if series is not None:
+            return as_series(series)
+        if self.series_ is None:
+            raise SeqcastError(
+                "this forecaster has no series to forecast from, because it was "
+                "loaded from a folder saved without one; pass series="
+            )
+        return self.series_
+
     def predict_steps(
         self, series=None, start: int | None = None, end=None
     ) -> Forecast:
@@ -302,7 +312,7 @@ class Forecaster:
             A :class:`Forecast` aligned to the forecast steps.
         """
         self._require_fit()
-        series = self.series_ if series is None else as_series(series)
+        series = self._series_or(series)
         n = len(series)
         offset = self.model.window_size * self.model.stride
         start = offset if start is None else int(start)
@@ -339,7 +349,7 @@ class Forecaster:
             its frequency when one can be inferred.
         """
         self._require_fit()
-        series = self.series_ if series is None else as_series(series)
+        series = self._series_or(series)
         if steps < 1:
             raise SeqcastError(f"steps must be at least 1, got {steps}")
         span = (self.model.window_size - 1) * self.model.stride + 1
@@ -368,6 +378,7 @@ class Forecaster:
             directory,
             jax.tree.map(np.asarray, self.params_),
             self.config_dict(),
+            series=_series_arrays(self.series_),
             history={k: v.tolist() for k, v in self.result_.history.items()}
             if self.result_ is not None
             else None,
@@ -377,6 +388,7 @@ class Forecaster:
         """Return the settings as a JSON-ready dictionary."""
         schedule = self.learning_rate
         return {
+            "series_name": None if self.series_ is None else self.series_.name,
             "kind": "dense",
             "model": self.model.to_dict(),
             "optimizer": self.optimizer.to_dict(),
@@ -393,7 +405,7 @@ class Forecaster:
     @classmethod
     def load(cls, directory) -> Forecaster:
         """Load a forecaster saved with :meth:`save`, ready to predict."""
-        from seqcast.files import load_model
+        from seqcast.files import load_model, load_series_arrays
 
         params, config = load_model(directory)
         if config.get("kind") != "dense":
@@ -413,7 +425,31 @@ class Forecaster:
         forecaster.scale = scaler.method
         forecaster.scaler_ = scaler
         forecaster.params_ = jax.tree.map(jnp.asarray, params)
+        arrays = load_series_arrays(directory)
+        if arrays is not None:
+            forecaster.series_ = _series_from_arrays(arrays, config.get("series_name"))
         return forecaster
+
+
+def _series_arrays(series: Series | None) -> dict | None:
+    """Return a series as arrays for saving: values, and its time in ns."""
+    if series is None:
+        return None
+    arrays = {"values": np.asarray(series.values, np.float32)}
+    if isinstance(series.time, pd.DatetimeIndex):
+        arrays["time_ns"] = series.time.as_unit("ns").asi8
+    elif series.time is not None:
+        arrays["time_steps"] = np.asarray(series.time, np.int64)
+    return arrays
+
+
+def _series_from_arrays(arrays: dict, name: str | None) -> Series:
+    time = None
+    if "time_ns" in arrays:
+        time = pd.DatetimeIndex(arrays["time_ns"].astype("datetime64[ns]"))
+    elif "time_steps" in arrays:
+        time = pd.Index(arrays["time_steps"])
+    return Series(arrays["values"], time, name or "value")
 
 
 def _future_time(series: Series, steps: int):

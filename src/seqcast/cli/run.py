@@ -120,6 +120,9 @@ def run_command(
         return
     console = Console()
     console.print(_metrics_table(report))
+    hint = workflow.network_hint(report)
+    if hint:
+        console.print(f"hint: {hint}", highlight=False)
     for name, reason in report.skipped_baselines.items():
         console.print(f"skipped {name}: {reason}", highlight=False)
     for kind, path in report.files.items():
@@ -188,8 +191,9 @@ def forecast_command(
 ) -> None:
     """Forecast future values with a saved model, feeding each forecast back.
 
-    The forecast continues the series of --csv, or the synthetic series when
-    no file is given. Each step's forecast becomes the newest input of the next.
+    The forecast continues the series of --csv, or without it the series the
+    model was trained on, which is saved with it. Each step's forecast becomes
+    the newest input of the next.
     """
     if not model.is_dir():
         raise SeqcastError(
@@ -198,7 +202,12 @@ def forecast_command(
         )
     forecaster = Forecaster.load(model)
     data = DataConfig(csv=csv, column=column, time_column=time_column, fill=fill)
-    series = workflow.load_series(data)
+    if csv is None and forecaster.series_ is not None:
+        series = forecaster.series_
+        label = f"the training series ({series.name})"
+    else:
+        series = workflow.load_series(data)
+        label = workflow.series_label(data, series)
     window_size = forecaster.model.window_size
     if len(series) < window_size:
         raise SeqcastError(
@@ -211,7 +220,7 @@ def forecast_command(
     if json_output:
         document = {
             "model": str(model),
-            "series": workflow.series_label(data, series),
+            "series": label,
             "steps": steps,
             "forecasts": rows,
         }
@@ -225,7 +234,7 @@ def forecast_command(
     console = Console()
     console.print(table)
     console.print(
-        f"{steps} steps past the end of {workflow.series_label(data, series)}, "
+        f"{steps} steps past the end of {label}, "
         f"from {model}",
         highlight=False,
     )
