@@ -129,6 +129,40 @@ def test_forecast_continues_csv_dates(tmp_path):
     assert times == ["2000-04-30", "2000-05-01"]
 
 
+def test_forecast_without_csv_uses_training_series(tmp_path):
+    dates = pd.date_range("2000-01-01", periods=120, freq="D")
+    lines = ["date,value"] + [
+        f"{day.date()},{np.sin(i / 7) + 3:.4f}" for i, day in enumerate(dates)
+    ]
+    path = write_lines(tmp_path / "daily.csv", lines)
+    out = tmp_path / "out"
+    trained = invoke("run", "--csv", path, "--window-size", "10", *QUICK, "--out", out)
+    assert trained.exit_code == 0, trained.output
+    result = invoke("forecast", "--model", out / "model", "--steps", "2", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    times = [row["time"] for row in document["forecasts"]]
+    assert times == ["2000-04-30", "2000-05-01"]
+    assert "value" in document["series"]
+
+
+def test_run_hints_at_scaling_far_from_zero(tmp_path):
+    # Values near 5000 barely move the network at the reference rate.
+    lines = ["value"] + [f"{5000 + 50 * np.sin(i / 9):.3f}" for i in range(300)]
+    path = write_lines(tmp_path / "high.csv", lines)
+    result = invoke("run", "--csv", path, *QUICK, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "hint: the network's validation MAE is" in text
+    assert "--scale standard" in text
+
+
+def test_run_without_hint_on_reference_series(tmp_path):
+    result = invoke("run", "--epochs", "20", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "hint:" not in result.stdout
+
+
 # --- bad input ----------------------------------------------------------------
 
 

@@ -375,6 +375,29 @@ def run(
     )
 
 
+# A network whose MAE is this many times the naive forecast's has barely
+# trained, rather than lost to a hard series.
+_FAR_BEHIND = 3.0
+
+
+def network_hint(report: RunReport) -> str | None:
+    """Return advice when the network is far behind the naive forecast, else None."""
+    network = report.metrics.get(NETWORK, {}).get("mae")
+    naive = report.metrics.get("naive", {}).get("mae")
+    if network is None or naive is None or not naive > 0:
+        return None
+    if math.isfinite(network) and network < _FAR_BEHIND * naive:
+        return None
+    ratio = f"{network / naive:.0f} times" if math.isfinite(network) else "far above"
+    advice = "try --lr auto"
+    if report.config.scale == "none":
+        advice = "try --scale standard, with --lr auto to pick a rate for it"
+    return (
+        f"the network's validation MAE is {ratio} the naive forecast's, so it "
+        f"has barely trained on these values; {advice}"
+    )
+
+
 def _check_length(series: Series, model: DenseConfig) -> None:
     if len(series) < model.span:
         raise SeqcastError(
@@ -422,7 +445,8 @@ def _choose_learning_rate(
     if sweep.best_rate is None:
         raise SeqcastError(
             f"every rate of the exact sweep ({sweep.rates.min():.3g} to "
-            f"{sweep.rates.max():.3g}) diverged; give a rate with --learning-rate"
+            f"{sweep.rates.max():.3g}) diverged in at least one execution, so "
+            "give a rate with --learning-rate or try --scale standard"
         )
     rate = float(sweep.best_rate)
     optimizer = dataclasses.replace(config.optimizer, learning_rate=rate)
