@@ -437,6 +437,16 @@ def test_exact_statistics_exclude_diverged():
     assert sweep.rows()[0]["diverged"] is True
 
 
+def test_exact_best_rate_none_when_best_partly_diverged():
+    sweep = constructed_result()
+    # Only rate 1e-5 (two of three executions diverged) and 1e-6 (all of
+    # them) remain, so no rate trained cleanly in every execution.
+    sweep.diverged[2:] = True
+    sweep.diverged[1] = [False, True, False]
+    assert sweep.ranking[0] == 1
+    assert sweep.best_rate is None
+
+
 def test_exact_best_rate_none_when_all_diverge():
     sweep = constructed_result()
     sweep.diverged[:] = True

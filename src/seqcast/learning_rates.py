@@ -469,9 +469,14 @@ class ExactSweepResult:
 
     @property
     def best_rate(self) -> float | None:
-        """The first rate of :attr:`ranking`; ``None`` when every rate diverged."""
+        """The first rate of :attr:`ranking`, or ``None`` when no rate trained
+        every execution without diverging.
+
+        A rate that diverged in some executions is unstable, so it is never
+        recommended even when the others survived.
+        """
         best = int(self.ranking[0])
-        if self.diverged_all[best]:
+        if self.diverged_any[best]:
             return None
         return float(self.rates[best])
 
