@@ -1,5 +1,6 @@
 """The Tuner: running, resuming and reading back searches."""
 
+import dataclasses
 import math
 import socket
 
@@ -113,6 +114,22 @@ def test_overwrite_starts_clean(tmp_path):
     assert "activation" in tuner.trials[0].hyperparameters
 
 
+def test_resume_with_changed_epochs_names_the_setting(tmp_path):
+    make_tuner(tmp_path, small_space(), max_trials=1).search(SERIES, SPLIT)
+    longer = dataclasses.replace(
+        BASE,
+        training=dataclasses.replace(BASE.training, epochs=BASE.training.epochs + 1),
+    )
+    with pytest.raises(SeqcastError) as error:
+        Tuner(
+            small_space(), directory=tmp_path, base=longer, max_trials=2,
+            executions_per_trial=1,
+        ).search(SERIES, SPLIT)  # fmt: skip
+    message = str(error.value)
+    assert f"training.epochs changed from {BASE.training.epochs} to" in message
+    assert "window_size" not in message
+
+
 def test_resume_with_changed_objective_fails(tmp_path):
     make_tuner(tmp_path, small_space(), max_trials=1).search(SERIES, SPLIT)
     with pytest.raises(SeqcastError, match="objective changed from 'loss'"):
@@ -145,10 +162,12 @@ def _add_scored_trial(study, momentum, score):
             params={"momentum": momentum},
             distributions={"momentum": MOMENTUM},
             value=score if math.isfinite(score) else math.inf,
-            user_attrs={RESULT_ATTR: {
-                "hyperparameters": {"momentum": momentum},
-                "score": score if math.isfinite(score) else None,
-            }},
+            user_attrs={
+                RESULT_ATTR: {
+                    "hyperparameters": {"momentum": momentum},
+                    "score": score if math.isfinite(score) else None,
+                }
+            },
         )  # fmt: skip
     )
 

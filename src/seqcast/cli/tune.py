@@ -57,6 +57,9 @@ from seqcast.search.results import json_number
 from seqcast.training import TrainConfig
 
 SEARCH_PANEL = "Search"
+# The textbook search trains every trial at this rate, so it is also the rate
+# of a custom space that does not search learning_rate.
+REFERENCE_SEARCH_RATE = 1e-5
 SEARCH_PNG = "search.png"
 BEST_DIR = "best"
 
@@ -225,7 +228,7 @@ def tune_command(
     hidden: HiddenOption = DEFAULT_HIDDEN,
     activation: ActivationOption = DenseConfig.activation,
     optimizer: OptimizerOption = OptimizerConfig.name,
-    learning_rate: LearningRateOption = OptimizerConfig.learning_rate,
+    learning_rate: LearningRateOption = REFERENCE_SEARCH_RATE,
     momentum: MomentumOption = OptimizerConfig.momentum,
     epochs: EpochsOption = TrainConfig.epochs,
     batch_size: BatchSizeOption = TrainConfig.batch_size,

@@ -152,9 +152,24 @@ def describe_differences(stored: Mapping, current: Mapping) -> list[str]:
         SearchSpace.from_dict(current["space"])
     )
     for key in current:
-        if key != "space" and stored.get(key) != current[key]:
-            found.append(f"{key} changed from {stored.get(key)!r} to {current[key]!r}")
+        if key != "space":
+            found.extend(_changed_entries(key, stored.get(key), current[key]))
     return found
+
+
+def _changed_entries(path: str, old, new) -> list[str]:
+    """Name each changed leaf of two nested settings, such as
+    ``training.epochs changed from 5 to 7``."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        changes = []
+        for key in dict.fromkeys([*old, *new]):
+            changes.extend(
+                _changed_entries(f"{path}.{key}", old.get(key), new.get(key))
+            )
+        return changes
+    if old == new:
+        return []
+    return [f"{path} changed from {old!r} to {new!r}"]
 
 
 def _process_start(pid: int) -> str:
@@ -358,9 +373,7 @@ def make_sampler(
         )
     fallback_seed = seed + trials_so_far
     if algorithm == "tpe":
-        fallback = TPESampler(
-            seed=fallback_seed, multivariate=True, constant_liar=True
-        )
+        fallback = TPESampler(seed=fallback_seed, multivariate=True, constant_liar=True)
     else:
         fallback = RandomSampler(seed=fallback_seed)
     return ProposalSampler(space, algorithm, seed, fallback)
