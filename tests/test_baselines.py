@@ -195,8 +195,8 @@ def test_forecasts_ignore_values_after_step(series):
 def test_baselines_without_season_skip_seasonal(series):
     result = baseline_forecasts(series, SPLIT)
     assert list(result.forecasts) == ["naive", "moving_average"]
-    assert "pass season" in result.skipped["seasonal_difference"]
-    assert "pass season" in result.skipped["seasonal_difference_smoothed"]
+    assert "give one with --season" in result.skipped["seasonal_difference"]
+    assert "give one with --season" in result.skipped["seasonal_difference_smoothed"]
 
 
 def test_baselines_short_history_skipped(series):

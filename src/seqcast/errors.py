@@ -15,6 +15,7 @@ class TrainingDivergedError(SeqcastError):
     Attributes:
         epoch: the first epoch (counted from 1) whose loss was not finite.
         learning_rate: the learning rate in force during that epoch.
+        model_index: the position of the model in its stack, counted from 0.
     """
 
     def __init__(self, epoch: int, learning_rate: float, model_index: int = 0):
@@ -22,7 +23,8 @@ class TrainingDivergedError(SeqcastError):
         self.learning_rate = learning_rate
         self.model_index = model_index
         super().__init__(
-            f"training diverged: the loss of model {model_index} became NaN or "
-            f"infinite at epoch {epoch} with learning rate {learning_rate:.3g}; "
-            "lower the learning rate (--learning-rate) or clip the data"
+            f"training diverged: the loss became NaN or infinite at epoch {epoch} "
+            f"with learning rate {learning_rate:.3g} (model {model_index + 1} of "
+            "the stack), so lower the learning rate (--learning-rate) or scale "
+            "the series (--scale standard)"
         )

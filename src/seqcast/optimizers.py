@@ -96,7 +96,10 @@ class OptimizerConfig:
                 f"learning_rate must be a positive number, got {self.learning_rate}"
             )
         if not 0 <= self.momentum < 1:
-            raise SeqcastError(f"momentum must be in [0, 1), got {self.momentum}")
+            raise SeqcastError(
+                f"momentum must be at least 0 and below 1, got {self.momentum}, "
+                "so use a value such as 0.9 (--momentum)"
+            )
         for field in ("beta_1", "beta_2"):
             value = getattr(self, field)
             if not 0 <= value < 1:

@@ -192,7 +192,10 @@ def _print_summary(
     if exact is not None:
         console.print(_exact_table(exact))
         if exact.best_rate is None:
-            console.print("every rate of the exact sweep diverged")
+            console.print(
+                "no rate of the exact sweep trained without diverging in every "
+                "execution, so none is recommended"
+            )
         else:
             console.print(f"best learning rate: [bold]{exact.best_rate:.3g}[/bold]")
 
