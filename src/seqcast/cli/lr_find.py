@@ -236,9 +236,10 @@ def _exact_table(exact: ExactSweepResult) -> Table:
 
 @app.command(
     "lr-find",
+    short_help="Sweep the learning rate and suggest one, or rank fixed rates.",
     help=(
         "Sweep the learning rate and suggest one. The default sweep is the "
-        "published one: 1e-8 at epoch 0, ten times larger every 20 epochs, for "
+        "one of the Keras textbook workflow: 1e-8 at the first epoch, ten times larger every 20 epochs, for "
         "100 epochs of SGD with momentum 0.9. The suggestion rule, "
         f"{SUGGESTION_RULE!r}, takes {SUGGESTION_RULE_HELP}. With --exact, each "
         "rate of a grid is also trained on its own, from the same seeds, and the "
