@@ -40,7 +40,7 @@ class Scaler:
 
     @classmethod
     def fit(cls, values, method: str) -> Scaler:
-        """Fit ``method`` on ``values``, the training part of a series."""
+        """Fit ``method`` on ``values``, the part of a series before the split."""
         if method not in SCALE_METHODS:
             raise SeqcastError(
                 f"unknown scaling {method!r}, so use one of {', '.join(SCALE_METHODS)}"
