@@ -369,9 +369,9 @@ def load_csv(
         time_column: the column of times. None selects the first column named
             date, time, datetime, timestamp, year, month or week (in any case),
             and no time index when there is no such column.
-        fill: what to do with missing values. None raises an error;
+        fill: what to do with missing values. None raises an error.
             "interpolate" fills each gap linearly between its neighbours by
-            position and copies the nearest value into gaps at either end;
+            position, and copies the nearest value into gaps at either end.
             "drop" removes their lines.
 
     Returns:

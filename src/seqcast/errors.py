@@ -4,7 +4,7 @@
 class SeqcastError(ValueError):
     """Invalid input or configuration.
 
-    The message is one line that names the offending value and says how to fix it.
+    The message is one line that names the offending value and gives the fix.
     The command line prints it without a traceback and exits with status 2.
     """
 

@@ -410,7 +410,7 @@ class Forecaster:
         params, config = load_model(directory)
         if config.get("kind") != "dense":
             raise SeqcastError(
-                f"{directory} holds a model of kind {config.get('kind')!r}, which "
+                f"{directory} contains a model of kind {config.get('kind')!r}, which "
                 "this version of seqcast cannot load"
             )
         forecaster = cls(

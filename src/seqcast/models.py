@@ -97,7 +97,7 @@ class DenseNetwork(nn.Module):
     """Dense layers with an activation between them and one linear output.
 
     Maps windows of shape ``(batch, window_size)`` to forecasts of shape
-    ``(batch,)``. ``masks``, when given, holds one array of shape ``(units,)``
+    ``(batch,)``. ``masks``, when given, contains one array of shape ``(units,)``
     per hidden layer that multiplies that layer's activations.
     """
 

@@ -3,9 +3,9 @@
 The trainer never evaluates a schedule inside compiled code. Each schedule
 returns its rates for every epoch and step as a float64 NumPy array, which is
 cast to float32 once and handed to the trainer as a table of shape
-``(models, epochs, steps_per_epoch)``. So a published formula such as
-``1e-8 * 10 ** (epoch / 20)`` holds to the last bit of float64 before the cast,
-and every model of a stack may follow its own schedule.
+``(models, epochs, steps_per_epoch)``. So a formula such as
+``1e-8 * 10 ** (epoch / 20)`` is exact to the last bit of float64 before the
+cast, and every model of a stack may follow its own schedule.
 """
 
 from __future__ import annotations

@@ -49,8 +49,9 @@ class TrainConfig:
         loss: ``"mse"``, ``"mae"`` or ``"huber"``.
         huber_delta: where the Huber loss turns from quadratic to linear.
         patience: stop a model after this many epochs without improvement of
-            the validation loss (the training loss when there is no validation
-            data) and restore its best weights; ``None`` trains every epoch.
+            the validation loss, or of the training loss when there is no
+            validation data, and restore its best weights. ``None`` trains
+            every epoch.
         min_delta: the smallest decrease that counts as an improvement.
         on_divergence: ``"raise"`` raises :class:`TrainingDivergedError` when a
             loss turns NaN or infinite; ``"mark"`` freezes that model, records
@@ -95,7 +96,7 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class TrainResult:
-    """What training a stack of ``M`` models for ``E`` epochs produced.
+    """The outcome of training a stack of ``M`` models for ``E`` epochs.
 
     Attributes:
         params: the stacked parameters; the best epoch's when ``patience`` is set.

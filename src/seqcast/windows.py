@@ -3,8 +3,8 @@
 A window of `window_size` features starting at index s contains
 values[s + k * stride] for k < window_size, and its label is the next value,
 values[s + window_size * stride]. `windows` and `sliding_windows` cut windows the
-way `tf.data.Dataset.window` does; `shuffle_order` follows the shuffle buffer of
-`tf.data.Dataset.shuffle`; `windowed_dataset` combines them into shuffled batches
+way `tf.data.Dataset.window` does. `shuffle_order` follows the shuffle buffer of
+`tf.data.Dataset.shuffle`. `windowed_dataset` combines them into shuffled batches
 of (features, label) pairs, one epoch per iteration.
 """
 

@@ -239,8 +239,9 @@ def _exact_table(exact: ExactSweepResult) -> Table:
     short_help="Sweep the learning rate and suggest one, or rank fixed rates.",
     help=(
         "Sweep the learning rate and suggest one. The default sweep is the "
-        "one of the Keras textbook workflow: 1e-8 at the first epoch, ten times larger every 20 epochs, for "
-        "100 epochs of SGD with momentum 0.9. The suggestion rule, "
+        "one of the Keras textbook workflow: 1e-8 at the first epoch, ten "
+        "times larger every 20 epochs, for 100 epochs of SGD with momentum "
+        "0.9. The suggestion rule, "
         f"{SUGGESTION_RULE!r}, takes {SUGGESTION_RULE_HELP}. With --exact, each "
         "rate of a grid is also trained on its own, from the same seeds, and the "
         "rates are ranked by mean validation MAE."
